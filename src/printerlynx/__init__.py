@@ -1,0 +1,3 @@
+"""Printerlynx: run a fleet of 3D printers from anywhere."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,13 @@
+"""Broker factory: chooses the implementation from ``PRINTERLYNX_BROKER_URL``."""
+
+from __future__ import annotations
+
+from printerlynx.server.broker.base import Broker
+from printerlynx.server.broker.memory import MemoryBroker
+
+
+def create_broker(url: str) -> Broker:
+    """``memory://`` (default) or ``redis://…``."""
+    if url.startswith("memory"):
+        return MemoryBroker()
+    raise ValueError(f"unsupported broker URL: {url!r}")

@@ -1,0 +1,102 @@
+"""Handlers of ``/api/v1/ws/agent``: printer status, acknowledgements and printer responses.
+
+``printer_status`` is the hot path: validate once, stamp the connection's ``agent_uuid`` (never the
+payload's), serialise once, publish to the owner's topic. The database is written only when something a
+person would look up later changes (status, job state, identity) or every ``PERSIST_EVERY`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from printerlynx.protocol.envelope import Envelope
+from printerlynx.protocol.messages import Ack, PrinterResponse, PrinterStatus
+from printerlynx.server.broker.base import account_topic
+from printerlynx.server.errors import InvalidInput
+from printerlynx.server.services import jobs, printers
+from printerlynx.server.ws.hub import AgentConnection, Hub
+from printerlynx.server.ws.registry import Registry, frame
+
+logger = logging.getLogger("printerlynx.ws.agent")
+registry: Registry[AgentConnection] = Registry()
+
+PERSIST_EVERY = 30.0
+MAX_PRINTERS_PER_AGENT = 64
+_IDENTITY_KEYS = ("status", "printer_identifier", "printer_adapter_identifier", "printer_adapter_interface")
+
+
+def _hub(connection: AgentConnection) -> Hub:
+    hub: Hub = connection.websocket.app.state.context.hub
+    return hub
+
+
+def _job_key(status: dict[str, Any] | None) -> tuple[Any, Any]:
+    job = (status or {}).get("job") or {}
+    return job.get("job_uuid"), job.get("state")
+
+
+@registry.register("printer_status", PrinterStatus)
+async def printer_status(connection: AgentConnection, envelope: Envelope, status: PrinterStatus) -> None:
+    """Relay one printer's status to its owner's sessions and remember it for snapshots."""
+    hub = _hub(connection)
+    printer_uuid = status.printer_uuid
+    previous = connection.printers.get(printer_uuid)
+    if previous is None and len(connection.printers) >= MAX_PRINTERS_PER_AGENT:
+        raise InvalidInput(f"an agent may report at most {MAX_PRINTERS_PER_AGENT} printers")
+    wire = status.wire(connection.agent_uuid)
+    data = frame("printer_status", wire).encode()
+    await hub.broker.publish(account_topic(connection.account_uuid), data)
+    await hub.broker.set_printer_status(connection.agent_uuid, printer_uuid, data)
+    connection.printers[printer_uuid] = wire
+    now = time.monotonic()
+    persisted_at = connection.persisted_at.get(printer_uuid, 0.0)
+    changed = previous is None or any(previous.get(key) != wire.get(key) for key in _IDENTITY_KEYS)
+    job_changed = _job_key(previous) != _job_key(wire)
+    if changed or job_changed or now - persisted_at > PERSIST_EVERY:
+        connection.persisted_at[printer_uuid] = now
+        await _persist(hub, connection, wire, job_changed or now - persisted_at > PERSIST_EVERY)
+
+
+async def _persist(hub: Hub, connection: AgentConnection, wire: dict[str, Any], with_job: bool) -> None:
+    async with hub.context.sessionmaker() as session:
+        await printers.record_status(session, connection.account_uuid, connection.agent_uuid, wire)
+        job = wire.get("job") or {}
+        if with_job and job.get("job_uuid"):
+            await jobs.apply_report(
+                session,
+                agent_uuid=connection.agent_uuid,
+                job_uuid=job["job_uuid"],
+                state=job.get("state"),
+                progress=job.get("progress"),
+                message=job.get("message"),
+                started_at=job.get("started_at"),
+                ended_at=job.get("ended_at"),
+            )
+
+
+async def _acknowledge(connection: AgentConnection, envelope: Envelope, ack: Ack) -> None:
+    """Pass an agent's OK/ERROR back to the instance whose user asked."""
+    request_id = str(envelope.id) if envelope.id is not None else None
+    reply_to = connection.forwarded.pop(request_id, None) if request_id else None
+    if reply_to is None:
+        logger.debug("agent %s acknowledged an unknown request %r", connection.agent_uuid, envelope.id)
+        return
+    await _hub(connection).reply(reply_to, request_id or "", ack.model_dump(exclude_none=True))
+
+
+registry.register("print_job", Ack)(_acknowledge)
+registry.register("printer_command", Ack)(_acknowledge)
+
+
+@registry.register("printer_response", PrinterResponse)
+async def printer_response(
+    connection: AgentConnection, envelope: Envelope, response: PrinterResponse
+) -> None:
+    """Extension: what a printer answered to a person's command, for the owner's terminals."""
+    if response.printer_uuid not in connection.printers:
+        raise InvalidInput("unknown printer: report its printer_status first")
+    body = response.model_dump()
+    body["agent_uuid"] = connection.agent_uuid
+    await _hub(connection).to_account(connection.account_uuid, "printer_response", body)
