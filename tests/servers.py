@@ -215,7 +215,9 @@ class WsClient:
     """A real WebSocket client speaking the envelope."""
 
     def __init__(self, url: str, **kwargs: Any):
-        self.conn: ClientConnection = connect(url, open_timeout=10, max_size=2**22, **kwargs)
+        # Entered as a context manager (websockets >= 17.1 warns otherwise); ``close`` exits it.
+        self._context = connect(url, open_timeout=10, max_size=2**22, **kwargs)
+        self.conn: ClientConnection = self._context.__enter__()
 
     def send(self, message_type: str, data: Any = None, request_id: str | int | None = None) -> None:
         """Send one envelope."""
@@ -256,7 +258,7 @@ class WsClient:
 
     def close(self) -> None:
         """Close politely."""
-        self.conn.close()
+        self._context.__exit__(None, None, None)
 
 
 def user_ws(server: ServerProcess, token: str | None = None, **kwargs: Any) -> WsClient:
@@ -277,3 +279,13 @@ def agent_ws(server: ServerProcess, token: str | None = None, **kwargs: Any) -> 
         reply = client.recv()
         assert reply == {"type": "authentication", "data": {"status": "success"}}, reply
     return client
+
+
+def wait_for(fetch: Any, done: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Call ``fetch()`` until ``done(result)`` holds (for effects that are eventually consistent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if done(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)

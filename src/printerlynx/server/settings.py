@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
 
@@ -24,7 +25,8 @@ class Settings(BaseSettings):
     jwt_secret: str | None = None
     jwt_ttl: int = Field(default=7 * 24 * 3600, ge=60, le=365 * 24 * 3600)
     max_upload_bytes: int = Field(default=1 << 30, ge=1)
-    allowed_origins: list[str] = Field(default_factory=list)
+    # Comma-separated (or a JSON list) in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     public_url: str | None = None
@@ -49,8 +51,10 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
     @property

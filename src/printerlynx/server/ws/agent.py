@@ -2,7 +2,8 @@
 
 ``printer_status`` is the hot path: validate once, stamp the connection's ``agent_uuid`` (never the
 payload's), serialise once, publish to the owner's topic. The database is written only when something a
-person would look up later changes (status, job state, identity) or every ``PERSIST_EVERY`` seconds.
+person would look up later changes (status, job, identity) or every ``PERSIST_EVERY`` seconds, and then
+in the background (``persist.py``), never in the relay's path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from printerlynx.protocol.envelope import Envelope
 from printerlynx.protocol.messages import Ack, PrinterResponse, PrinterStatus
 from printerlynx.server.broker.base import account_topic
 from printerlynx.server.errors import InvalidInput
-from printerlynx.server.services import jobs, printers
 from printerlynx.server.ws.hub import AgentConnection, Hub
 from printerlynx.server.ws.registry import Registry, frame
 
@@ -51,29 +51,16 @@ async def printer_status(connection: AgentConnection, envelope: Envelope, status
     await hub.broker.set_printer_status(connection.agent_uuid, printer_uuid, data)
     connection.printers[printer_uuid] = wire
     now = time.monotonic()
-    persisted_at = connection.persisted_at.get(printer_uuid, 0.0)
     changed = previous is None or any(previous.get(key) != wire.get(key) for key in _IDENTITY_KEYS)
-    job_changed = _job_key(previous) != _job_key(wire)
-    if changed or job_changed or now - persisted_at > PERSIST_EVERY:
+    if (
+        changed
+        or _job_key(previous) != _job_key(wire)
+        or wire.get("job") != (previous or {}).get("job")
+        or now - connection.persisted_at.get(printer_uuid, 0.0) > PERSIST_EVERY
+    ):
+        # Written by the hub's persist loop within a second; the relay never waits for the database.
         connection.persisted_at[printer_uuid] = now
-        await _persist(hub, connection, wire, job_changed or now - persisted_at > PERSIST_EVERY)
-
-
-async def _persist(hub: Hub, connection: AgentConnection, wire: dict[str, Any], with_job: bool) -> None:
-    async with hub.context.sessionmaker() as session:
-        await printers.record_status(session, connection.account_uuid, connection.agent_uuid, wire)
-        job = wire.get("job") or {}
-        if with_job and job.get("job_uuid"):
-            await jobs.apply_report(
-                session,
-                agent_uuid=connection.agent_uuid,
-                job_uuid=job["job_uuid"],
-                state=job.get("state"),
-                progress=job.get("progress"),
-                message=job.get("message"),
-                started_at=job.get("started_at"),
-                ended_at=job.get("ended_at"),
-            )
+        connection.dirty[printer_uuid] = wire
 
 
 async def _acknowledge(connection: AgentConnection, envelope: Envelope, ack: Ack) -> None:

@@ -80,18 +80,18 @@ class Connection:
                 self.endpoint,
                 self.queue.qsize(),
             )
-            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
+            self.close(CLOSE_SLOW_CONSUMER, "slow consumer: send queue full", drop_pending=True)
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Close soon with ``code`` (frames already queued are dropped, the close frame goes first)."""
+    def close(self, code: int, reason: str = "", *, drop_pending: bool = False) -> None:
+        """Close with ``code`` after the frames already queued (or at once, dropping them)."""
         if self.closed.is_set():
             return
         self.close_code, self.close_reason = code, reason
         self.closed.set()
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        if drop_pending or self.queue.full():
+            while not self.queue.empty():
+                self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     def spawn(self, coroutine: Any) -> bool:
         """Run a helper task tied to this connection; refuse when too many are running."""

@@ -88,6 +88,9 @@ async def _read_loop(connection: Connection, registry: Registry[Any], endpoint: 
             reply(error_frame(AUTH, "already authenticated", envelope.id))
             continue
         await registry.dispatch(connection, envelope, reply)
+        # Frames that arrived together are handed over without a suspension point; yield once per message
+        # so the writers of the sessions this message fanned out to get to run before the next one.
+        await asyncio.sleep(0)
 
 
 def _new_connection(cls: type[Connection], websocket: WebSocket, context: AppContext) -> Any:

@@ -19,6 +19,7 @@ import orjson
 
 from printerlynx.server.broker.base import CONTROL_TOPIC, account_topic, agent_topic, instance_topic
 from printerlynx.server.errors import Unavailable
+from printerlynx.server.ws import persist
 from printerlynx.server.ws.connection import CLOSE_REPLACED, CLOSE_REVOKED, Connection
 from printerlynx.server.ws.registry import frame
 
@@ -47,6 +48,9 @@ class AgentConnection(Connection):
     forwarded: dict[str, str]
     printers: dict[str, dict[str, Any]]
     persisted_at: dict[str, float]
+    # Printers whose latest status is not yet in the database (see persist.py).
+    dirty: dict[str, dict[str, Any]]
+    persist_lock: asyncio.Lock
 
     def init_agent(self, account_uuid: str, agent_uuid: str, agent_name: str) -> None:
         """Attach identity once authenticated."""
@@ -54,6 +58,8 @@ class AgentConnection(Connection):
         self.forwarded = {}
         self.printers = {}
         self.persisted_at = {}
+        self.dirty = {}
+        self.persist_lock = asyncio.Lock()
 
 
 class Hub:
@@ -65,18 +71,21 @@ class Hub:
         self.sessions: dict[str, set[UserConnection]] = {}
         self.agents: dict[str, AgentConnection] = {}
         self.pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._refresher: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Subscribe to this instance's reply topic and the control topic; keep presence fresh."""
         await self.broker.subscribe(instance_topic(self.broker.instance_id), self._on_reply)
         await self.broker.subscribe(CONTROL_TOPIC, self._on_control)
-        self._refresher = asyncio.create_task(self._refresh_presence())
+        self._background = [
+            asyncio.create_task(self._refresh_presence()),
+            asyncio.create_task(persist.persist_loop(self.context, self.agents)),
+        ]
 
     async def stop(self) -> None:
         """Close every connection (their agents reconnect elsewhere) and stop background work."""
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in self._background:
+            task.cancel()
         for agent in list(self.agents.values()):
             agent.close(1012, "server restarting")
         for sessions in list(self.sessions.values()):
@@ -171,6 +180,10 @@ class Hub:
 
     async def remove_agent(self, agent: AgentConnection) -> None:
         """The agent's connection ended: unless replaced, it goes offline and its printers unavailable."""
+        try:
+            await persist.flush(self.context, agent)
+        except Exception:  # the statuses are lost, not the disconnect handling
+            logger.warning("could not persist final status of agent %s", agent.agent_uuid, exc_info=True)
         for request_id, reply_to in list(agent.forwarded.items()):
             await self.reply(reply_to, request_id, {"status": "ERROR", "message": "agent disconnected"})
         agent.forwarded.clear()
