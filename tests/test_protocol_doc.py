@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from printerlynx.protocol import messages
@@ -61,8 +62,8 @@ def test_requests_in_the_doc_are_valid_messages() -> None:
     docs = examples()
     messages.PrintJobRequest.model_validate(docs["user.print_job.request"]["data"])
     messages.PrinterCommandRequest.model_validate(docs["user.printer_command.request"]["data"])
-    messages.PrinterStatus.model_validate(docs["agent.printer_status"]["data"])
-    messages.PrinterStatus.model_validate(docs["user.printer_status.busy"]["data"])
+    msgspec.convert(docs["agent.printer_status"]["data"], messages.PrinterStatus)
+    msgspec.convert(docs["user.printer_status.busy"]["data"], messages.PrinterStatus)
     messages.AgentPrintJob.model_validate(docs["agent.print_job.start"]["data"])
     messages.AgentPrintJob.model_validate(docs["agent.print_job.pause"]["data"])
     messages.AgentPrinterCommand.model_validate(docs["agent.printer_command"]["data"])

@@ -10,6 +10,7 @@ import re
 import uuid
 from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Marlin's MAX_CMD_SIZE is 96 bytes including "N<line> " and "*<checksum>\n" that the agent adds.
@@ -129,69 +130,76 @@ class AgentPrinterCommand(_Lenient):
 
 
 # ---- status: agent → server → user --------------------------------------------------------------------
+# printer_status is the hot path (thousands per second): its models are msgspec Structs, validated at C speed
+# from the decoded frame (``msgspec.convert``); unknown keys are dropped, never forwarded.
+
+Temperature = Annotated[float, msgspec.Meta(ge=-300, le=2000)]
+TemperatureMap = Annotated[
+    dict[Annotated[str, msgspec.Meta(max_length=16)], Temperature | None], msgspec.Meta(max_length=16)
+]
+ShortText = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
+Timestamp = Annotated[str, msgspec.Meta(max_length=40)]
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 
-Temperature = Annotated[float, Field(ge=-300, le=2000, allow_inf_nan=False)]
-
-
-class PrinterState(_Lenient):
+class PrinterState(msgspec.Struct, omit_defaults=True):
     """``state`` of a printer: actual temperatures (spec) and targets (extension)."""
 
-    temperature: dict[Annotated[str, Field(max_length=16)], Temperature | None] = Field(
-        default_factory=dict, max_length=16
-    )
-    target_temperature: dict[Annotated[str, Field(max_length=16)], Temperature | None] | None = Field(
-        default=None, max_length=16
-    )
+    temperature: TemperatureMap = msgspec.field(default_factory=dict)
+    target_temperature: TemperatureMap | None = None
 
 
-class JobStatus(_Lenient):
+class JobStatus(msgspec.Struct, omit_defaults=True):
     """``job`` of a busy printer: spec fields plus the job's identity, state and times (extension)."""
 
-    print_file_uuid: UUIDStr | None = None
-    name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
-    size: Annotated[int, Field(ge=0)] = 0
-    progress: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
-    job_uuid: UUIDStr | None = None
+    print_file_uuid: uuid.UUID | None = None
+    name: ShortText = ""
+    size: Annotated[int, msgspec.Meta(ge=0)] = 0
+    progress: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    job_uuid: uuid.UUID | None = None
     state: JobState | None = None
-    started_at: str | None = Field(default=None, max_length=40)
-    ended_at: str | None = Field(default=None, max_length=40)
-    elapsed: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    remaining: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    message: str | None = Field(default=None, max_length=1000)
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
+    elapsed: Seconds | None = None
+    remaining: Seconds | None = None
+    message: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
 
 
-class PrinterStatus(_Lenient):
+class PrinterStatus(msgspec.Struct):
     """``printer_status``; the server sets ``agent_uuid`` from the connection, never from the payload."""
 
-    agent_uuid: str | None = None
-    printer_uuid: UUIDStr
-    printer_identifier: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
-    printer_adapter_identifier: str | None = Field(default=None, max_length=64)
-    printer_adapter_interface: str | None = Field(default=None, max_length=MAX_NAME_CHARS)
+    printer_uuid: uuid.UUID
     status: PrinterStatusValue
+    agent_uuid: Any = None
+    printer_identifier: ShortText = ""
+    printer_adapter_identifier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    printer_adapter_interface: ShortText | None = None
     job: JobStatus | None = None
     state: PrinterState | None = None
 
     def wire(self, agent_uuid: str) -> dict[str, Any]:
         """The dict users see: short form when unavailable, full form otherwise (spec examples)."""
+        printer_uuid = str(self.printer_uuid)
+        job = msgspec.to_builtins(self.job) if self.job is not None else None
         if self.status == "unavailable":
-            return {
+            body: dict[str, Any] = {
                 "agent_uuid": agent_uuid,
-                "printer_uuid": self.printer_uuid,
+                "printer_uuid": printer_uuid,
                 "printer_identifier": self.printer_identifier,
                 "status": "unavailable",
-                **({"job": self.job.model_dump(exclude_none=True)} if self.job else {}),
             }
+            if job is not None:
+                body["job"] = job
+            return body
         return {
             "agent_uuid": agent_uuid,
-            "printer_uuid": self.printer_uuid,
+            "printer_uuid": printer_uuid,
             "printer_identifier": self.printer_identifier,
             "printer_adapter_identifier": self.printer_adapter_identifier,
             "printer_adapter_interface": self.printer_adapter_interface,
             "status": self.status,
-            "job": self.job.model_dump(exclude_none=True) if self.job else None,
-            "state": (self.state or PrinterState()).model_dump(exclude_none=True),
+            "job": job,
+            "state": msgspec.to_builtins(self.state) if self.state is not None else {"temperature": {}},
         }
 
 

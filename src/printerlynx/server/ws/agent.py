@@ -41,7 +41,7 @@ def _job_key(status: dict[str, Any] | None) -> tuple[Any, Any]:
 async def printer_status(connection: AgentConnection, envelope: Envelope, status: PrinterStatus) -> None:
     """Relay one printer's status to its owner's sessions and remember it for snapshots."""
     hub = _hub(connection)
-    printer_uuid = status.printer_uuid
+    printer_uuid = str(status.printer_uuid)
     previous = connection.printers.get(printer_uuid)
     if previous is None and len(connection.printers) >= MAX_PRINTERS_PER_AGENT:
         raise InvalidInput(f"an agent may report at most {MAX_PRINTERS_PER_AGENT} printers")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import msgspec
 import orjson
 from pydantic import BaseModel, ValidationError
 
@@ -25,8 +26,14 @@ UNKNOWN_TYPE = "error"
 class Route(Generic[C]):
     """A handler and the model its ``data`` is validated with."""
 
-    model: type[BaseModel]
+    model: type[BaseModel] | type[msgspec.Struct]
     handler: Handler[C]
+
+    def parse(self, data: dict[str, Any]) -> Any:
+        """Validate ``data`` with the route's model (msgspec Structs on hot paths, pydantic elsewhere)."""
+        if issubclass(self.model, msgspec.Struct):
+            return msgspec.convert(data, self.model)
+        return self.model.model_validate(data)
 
 
 class Registry(Generic[C]):
@@ -36,7 +43,9 @@ class Registry(Generic[C]):
         self.routes: dict[str, Route[C]] = {}
         self.error_status = error_status
 
-    def register(self, message_type: str, model: type[BaseModel]) -> Callable[[Handler[C]], Handler[C]]:
+    def register(
+        self, message_type: str, model: type[BaseModel] | type[msgspec.Struct]
+    ) -> Callable[[Handler[C]], Handler[C]]:
         """Decorator: ``@registry.register("print_job", PrintJobRequest)``."""
 
         def decorate(handler: Handler[C]) -> Handler[C]:
@@ -52,10 +61,12 @@ class Registry(Generic[C]):
             reply(error_frame(UNKNOWN_TYPE, f"unknown message type: {envelope.type[:64]!r}", envelope.id))
             return
         try:
-            payload = route.model.model_validate(envelope.data)
+            payload = route.parse(envelope.data)
             await route.handler(connection, envelope, payload)
         except ValidationError as exc:
             reply(error_frame(envelope.type, describe_validation_error(exc), envelope.id))
+        except msgspec.ValidationError as exc:
+            reply(error_frame(envelope.type, str(exc), envelope.id))
         except PrinterlynxError as exc:
             reply(error_frame(envelope.type, exc.message, envelope.id))
 
