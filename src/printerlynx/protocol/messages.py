@@ -150,12 +150,12 @@ class PrinterState(msgspec.Struct, omit_defaults=True):
 
 
 class JobStatus(msgspec.Struct, omit_defaults=True):
-    """``job`` of a busy printer: spec fields plus the job's identity, state and times (extension)."""
+    """``job`` of a busy printer: the spec's four fields (required) plus extensions (omitted when unknown)."""
 
-    print_file_uuid: uuid.UUID | None = None
-    name: ShortText = ""
-    size: Annotated[int, msgspec.Meta(ge=0)] = 0
-    progress: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.0
+    print_file_uuid: uuid.UUID | None
+    name: ShortText
+    size: Annotated[int, msgspec.Meta(ge=0)]
+    progress: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
     job_uuid: uuid.UUID | None = None
     state: JobState | None = None
     started_at: Timestamp | None = None
@@ -201,6 +201,24 @@ class PrinterStatus(msgspec.Struct):
             "job": job,
             "state": msgspec.to_builtins(self.state) if self.state is not None else {"temperature": {}},
         }
+
+
+class _StatusFrame(msgspec.Struct):
+    type: str
+    data: PrinterStatus
+
+
+_encode_status_frame = msgspec.json.Encoder().encode
+
+
+def encode_status_frame(status: PrinterStatus, agent_uuid: str) -> bytes:
+    """The ``printer_status`` frame users receive, serialised straight from the validated struct."""
+    if status.status == "unavailable":
+        return _encode_status_frame({"type": "printer_status", "data": status.wire(agent_uuid)})
+    status.agent_uuid = agent_uuid
+    if status.state is None:
+        status.state = PrinterState()
+    return _encode_status_frame(_StatusFrame("printer_status", status))
 
 
 class AgentStatus(_Lenient):

@@ -10,31 +10,24 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from printerlynx.protocol.envelope import Envelope
-from printerlynx.protocol.messages import Ack, PrinterResponse, PrinterStatus
+from printerlynx.protocol.messages import Ack, PrinterResponse, PrinterStatus, encode_status_frame
 from printerlynx.server.broker.base import account_topic
 from printerlynx.server.errors import InvalidInput
 from printerlynx.server.ws.hub import AgentConnection, Hub
-from printerlynx.server.ws.registry import Registry, frame
+from printerlynx.server.ws.registry import Registry
 
 logger = logging.getLogger("printerlynx.ws.agent")
 registry: Registry[AgentConnection] = Registry()
 
 PERSIST_EVERY = 30.0
 MAX_PRINTERS_PER_AGENT = 64
-_IDENTITY_KEYS = ("status", "printer_identifier", "printer_adapter_identifier", "printer_adapter_interface")
 
 
 def _hub(connection: AgentConnection) -> Hub:
     hub: Hub = connection.websocket.app.state.context.hub
     return hub
-
-
-def _job_key(status: dict[str, Any] | None) -> tuple[Any, Any]:
-    job = (status or {}).get("job") or {}
-    return job.get("job_uuid"), job.get("state")
 
 
 @registry.register("printer_status", PrinterStatus)
@@ -45,22 +38,29 @@ async def printer_status(connection: AgentConnection, envelope: Envelope, status
     previous = connection.printers.get(printer_uuid)
     if previous is None and len(connection.printers) >= MAX_PRINTERS_PER_AGENT:
         raise InvalidInput(f"an agent may report at most {MAX_PRINTERS_PER_AGENT} printers")
-    wire = status.wire(connection.agent_uuid)
-    data = frame("printer_status", wire).encode()
+    data = encode_status_frame(status, connection.agent_uuid)
     await hub.broker.publish(account_topic(connection.account_uuid), data)
     await hub.broker.set_printer_status(connection.agent_uuid, printer_uuid, data)
-    connection.printers[printer_uuid] = wire
+    connection.printers[printer_uuid] = status
     now = time.monotonic()
-    changed = previous is None or any(previous.get(key) != wire.get(key) for key in _IDENTITY_KEYS)
     if (
-        changed
-        or _job_key(previous) != _job_key(wire)
-        or wire.get("job") != (previous or {}).get("job")
+        previous is None
+        or _identity(previous) != _identity(status)
+        or previous.job != status.job
         or now - connection.persisted_at.get(printer_uuid, 0.0) > PERSIST_EVERY
     ):
         # Written by the hub's persist loop within a second; the relay never waits for the database.
         connection.persisted_at[printer_uuid] = now
-        connection.dirty[printer_uuid] = wire
+        connection.dirty[printer_uuid] = status
+
+
+def _identity(status: PrinterStatus) -> tuple[str | None, ...]:
+    return (
+        status.status,
+        status.printer_identifier,
+        status.printer_adapter_identifier,
+        status.printer_adapter_interface,
+    )
 
 
 async def _acknowledge(connection: AgentConnection, envelope: Envelope, ack: Ack) -> None:

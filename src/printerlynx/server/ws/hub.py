@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from printerlynx.server.broker.base import CONTROL_TOPIC, account_topic, agent_topic, instance_topic
+from printerlynx.protocol.messages import PrinterStatus
+from printerlynx.server.broker.base import (
+    CONTROL_TOPIC,
+    LostAgent,
+    account_topic,
+    agent_topic,
+    instance_topic,
+)
 from printerlynx.server.errors import Unavailable
 from printerlynx.server.ws import persist
 from printerlynx.server.ws.connection import CLOSE_REPLACED, CLOSE_REVOKED, Connection
@@ -46,10 +53,10 @@ class AgentConnection(Connection):
     agent_name: str = ""
     # Requests forwarded to this agent and not yet answered: request id → instance that waits.
     forwarded: dict[str, str]
-    printers: dict[str, dict[str, Any]]
+    printers: dict[str, PrinterStatus]
     persisted_at: dict[str, float]
     # Printers whose latest status is not yet in the database (see persist.py).
-    dirty: dict[str, dict[str, Any]]
+    dirty: dict[str, PrinterStatus]
     persist_lock: asyncio.Lock
 
     def init_agent(self, account_uuid: str, agent_uuid: str, agent_name: str) -> None:
@@ -99,8 +106,24 @@ class Hub:
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
             try:
                 await self.broker.refresh_presence(list(self.agents))
+                for lost in await self.broker.sweep_presence():
+                    await self._announce_lost(lost)
             except Exception:  # the broker may be down; presence is rebuilt when it returns
                 logger.warning("could not refresh presence", exc_info=True)
+
+    async def _announce_lost(self, lost: LostAgent) -> None:
+        """An agent whose instance died (or that left during a broker outage) is offline: tell its owner."""
+        if lost.agent_uuid in self.agents:
+            return  # it has reconnected here meanwhile
+        presence = orjson.loads(lost.presence)
+        account_uuid, name = presence["account"], presence["name"]
+        offline = agent_status_body(lost.agent_uuid, name, "offline")
+        await self.to_account(account_uuid, "agent_status", offline)
+        for printer_uuid, raw in lost.printer_statuses.items():
+            identifier = (orjson.loads(raw).get("data") or {}).get("printer_identifier", "")
+            body = {"agent_uuid": lost.agent_uuid, "printer_uuid": printer_uuid}
+            body |= {"printer_identifier": identifier, "status": "unavailable"}
+            await self.to_account(account_uuid, "printer_status", body)
 
     # ---- users ------------------------------------------------------------------------------------------
 
@@ -207,7 +230,7 @@ class Hub:
                 {
                     "agent_uuid": agent.agent_uuid,
                     "printer_uuid": printer_uuid,
-                    "printer_identifier": status.get("printer_identifier", ""),
+                    "printer_identifier": status.printer_identifier,
                     "status": "unavailable",
                 },
             )

@@ -29,7 +29,8 @@ async def flush(context: AppContext, agent: AgentConnection) -> None:
             return
         dirty, agent.dirty = agent.dirty, {}
         async with context.sessionmaker() as session:
-            for wire in dirty.values():
+            for status in dirty.values():
+                wire = status.wire(agent.agent_uuid)
                 await printers.record_status(session, agent.account_uuid, agent.agent_uuid, wire)
                 await _apply_job(session, agent.agent_uuid, wire)
 
