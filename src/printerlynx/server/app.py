@@ -18,7 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from printerlynx import __version__
-from printerlynx.server.api import accounts, agents, auth, health, jobs, printers, printfiles
+from printerlynx.server.api import accounts, agent_files, agents, auth, health, jobs, printers, printfiles
 from printerlynx.server.broker import create_broker
 from printerlynx.server.context import AppContext
 from printerlynx.server.db.migrate import upgrade_async
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    for module in (auth, accounts, agents, printfiles, printers, jobs, health):
+    for module in (auth, accounts, agents, printfiles, agent_files, printers, jobs, health):
         app.include_router(module.router)
     app.include_router(ws_endpoints.router)
     if settings.allowed_origins:
