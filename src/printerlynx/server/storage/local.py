@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20
+# A temporary upload not written to for this long was left by a process that died mid-upload.
+STALE_PART_SECONDS = 3600
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,200}$")
 
 
@@ -19,6 +23,17 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self.remove_stale_parts()
+
+    def remove_stale_parts(self, max_age: float = STALE_PART_SECONDS) -> int:
+        """Delete temporaries of uploads cut short by a crash (a live upload keeps its mtime fresh)."""
+        removed, cutoff = 0, time.time() - max_age
+        for part in self.root.glob("*/.*.part"):
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed += 1
+        return removed
 
     def _path(self, key: str) -> Path:
         if not _SAFE_KEY.match(key) or ".." in key.split("/"):
