@@ -50,5 +50,6 @@ def test_refuses_a_short_configured_secret(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert result.returncode != 0
-    assert "at least 32 bytes" in result.stderr
+    assert result.returncode == 2
+    assert "PRINTERLYNX_JWT_SECRET" in result.stderr and "at least 32 bytes" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,14 +7,37 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from printerlynx.server.settings import Settings
+
+
+def _settings() -> Settings | None:
+    """The backend settings, or ``None`` after explaining on stderr what is wrong with them."""
+    from pydantic import ValidationError
+
+    from printerlynx.server.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(
+                f"printerlynx: configuration error: PRINTERLYNX_{field.upper()}: {error['msg']}",
+                file=sys.stderr,
+            )
+        return None
 
 
 def _serve(args: argparse.Namespace) -> int:
     from printerlynx.server.logging import configure_logging
     from printerlynx.server.runner import serve
-    from printerlynx.server.settings import Settings
 
-    settings = Settings()
+    settings = _settings()
+    if settings is None:
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     serve(settings, args.host, args.port)
     return 0
@@ -22,9 +45,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
     from printerlynx.server.db.migrate import upgrade
-    from printerlynx.server.settings import Settings
 
-    settings = Settings()
+    settings = _settings()
+    if settings is None:
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
     print("database is up to date")
