@@ -80,8 +80,8 @@ async def apply_report(
                 job.started_at = _parse_time(started_at) or now
     if progress is not None and job.state not in ("cancelled", "failed"):
         job.progress = 1.0 if job.state == "completed" else max(0.0, min(1.0, progress))
-    if message:
-        job.message = message[:1000]
+    # The agent's message describes the job as it is now ("downloading…", why it failed): keep the latest.
+    job.message = message[:1000] if message else None
     job.updated_at = now
     await session.commit()
     return job
