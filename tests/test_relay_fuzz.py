@@ -70,9 +70,7 @@ envelopes = st.fixed_dictionaries(
         "id": st.text(max_size=70) | st.integers(min_value=-(2**60), max_value=2**60) | scalars,
     },
 )
-frames = st.one_of(
-    envelopes.map(json.dumps), st.text(max_size=200), st.binary(max_size=64)
-)
+frames = st.one_of(envelopes.map(json.dumps), st.text(max_size=200), st.binary(max_size=64))
 
 
 @pytest.fixture(scope="module")
