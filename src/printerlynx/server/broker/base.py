@@ -15,6 +15,7 @@ three things, each backed in-process (``memory.py``) or by Redis (``redis.py``):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 TopicCallback = Callable[[bytes], Awaitable[None] | None]
@@ -38,6 +39,15 @@ def instance_topic(instance_id: str) -> str:
 
 
 CONTROL_TOPIC = "control"
+
+
+@dataclass(frozen=True, slots=True)
+class LostAgent:
+    """An agent gone offline without its instance saying so (the instance died, or the broker was down)."""
+
+    agent_uuid: str
+    presence: bytes
+    printer_statuses: dict[str, bytes] = field(default_factory=dict)
 
 
 class Broker(Protocol):
@@ -83,3 +93,7 @@ class Broker(Protocol):
 
     async def healthy(self) -> bool:
         """Whether the broker can route right now."""
+
+    async def sweep_presence(self) -> list[LostAgent]:
+        """Forget agents whose instance died (or that left while the broker was down); each is returned
+        to exactly one caller, which announces it offline to its owner."""

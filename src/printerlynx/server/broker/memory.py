@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import uuid
 
-from printerlynx.server.broker.base import TopicCallback
+from printerlynx.server.broker.base import LostAgent, TopicCallback
 
 
 class MemoryBroker:
@@ -72,3 +72,7 @@ class MemoryBroker:
     async def healthy(self) -> bool:
         """Always."""
         return True
+
+    async def sweep_presence(self) -> list[LostAgent]:
+        """One process: nothing is ever left behind."""
+        return []

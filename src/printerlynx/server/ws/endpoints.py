@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from printerlynx.protocol.envelope import Envelope, EnvelopeError, decode_envelope
 from printerlynx.protocol.messages import Authentication
 from printerlynx.server.context import AppContext
-from printerlynx.server.errors import PrinterlynxError
+from printerlynx.server.errors import PrinterlynxError, Unavailable
 from printerlynx.server.metrics import WS_CONNECTIONS, WS_MESSAGES
 from printerlynx.server.services import accounts, agents
 from printerlynx.server.ws import agent as agent_handlers
@@ -27,6 +27,7 @@ from printerlynx.server.ws.registry import Registry, error_frame, frame
 
 logger = logging.getLogger("printerlynx.ws")
 router = APIRouter()
+CLOSE_TRY_AGAIN = 1013
 
 AUTH = "authentication"
 
@@ -133,6 +134,8 @@ async def user_endpoint(websocket: WebSocket) -> None:
         await _read_loop(connection, user_handlers.registry, "user")
     except _Disconnected:
         pass
+    except Unavailable:  # the broker (Redis) is down: no snapshot can be made; the client retries
+        connection.close(CLOSE_TRY_AGAIN, "service unavailable, try again later")
     finally:
         WS_CONNECTIONS.labels("user").dec()
         if registered:
@@ -183,19 +186,24 @@ async def agent_endpoint(websocket: WebSocket) -> None:
             return
         connection.init_agent(agent.account_uuid, agent.uuid, agent.name)
         connection.send(frame(AUTH, {"status": "success"}, envelope.id))
+        registered = True  # before add_agent: if the broker fails half-way, remove_agent undoes it
         await hub.add_agent(connection)
-        registered = True
         logger.info("agent %s (%s) connected", agent.name, agent.uuid)
         await _read_loop(connection, agent_handlers.registry, "agent")
     except _Disconnected:
         pass
+    except Unavailable:  # the broker (Redis) is down: the agent retries (1013 is "try again later")
+        connection.close(CLOSE_TRY_AGAIN, "service unavailable, try again later")
     finally:
         WS_CONNECTIONS.labels("agent").dec()
         if registered:
             logger.info(
                 "agent %s disconnected (%s)", connection.agent_name, connection.close_code or "peer closed"
             )
-            await hub.remove_agent(connection)
+            try:
+                await hub.remove_agent(connection)
+            except Unavailable:  # the broker announces it offline when it is back (sweep_presence)
+                logger.warning("agent %s left while the broker was unavailable", connection.agent_uuid)
             async with context.sessionmaker() as session:
                 await agents.touch(session, connection.agent_uuid)
         await connection.finish()
