@@ -10,4 +10,8 @@ def create_broker(url: str) -> Broker:
     """``memory://`` (default) or ``redis://…``."""
     if url.startswith("memory"):
         return MemoryBroker()
+    if url.startswith(("redis://", "rediss://")):
+        from printerlynx.server.broker.redis import RedisBroker
+
+        return RedisBroker(url)
     raise ValueError(f"unsupported broker URL: {url!r}")

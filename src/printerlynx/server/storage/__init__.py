@@ -14,4 +14,8 @@ def create_storage(url: str | None, data_dir: Path) -> FileStorage:
         return LocalStorage(data_dir / "files")
     if url.startswith("file://"):
         return LocalStorage(Path(url.removeprefix("file://")))
+    if url.startswith("s3://"):
+        from printerlynx.server.storage.s3 import S3Storage
+
+        return S3Storage.from_url(url)
     raise ValueError(f"unsupported storage URL: {url!r}")
