@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import orjson
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 PG_ADMIN_URL = os.environ.get("PRINTERLYNX_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -259,6 +260,19 @@ class WsClient:
     def close(self) -> None:
         """Close politely."""
         self._context.__exit__(None, None, None)
+
+
+def closed_with(client: WsClient, timeout: float = 10) -> int | None:
+    """Read until the server closes; return its close code."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            client.recv(max(0.01, deadline - time.monotonic()))
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    except TimeoutError:
+        pass
+    raise AssertionError("server did not close the connection")
 
 
 def user_ws(server: ServerProcess, token: str | None = None, **kwargs: Any) -> WsClient:

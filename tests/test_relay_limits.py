@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from tests.relay_helpers import connect_agent, create_agent, is_type
-from tests.servers import Api, ServerProcess, WsClient, agent_ws, register, user_ws
+from tests.servers import Api, ServerProcess, WsClient, agent_ws, closed_with, register, user_ws
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +36,6 @@ def tight() -> Iterator[ServerProcess]:
     process.stop()
     process.assert_no_traceback()
     shutil.rmtree(process.data_dir, ignore_errors=True)
-
-
-def closed_with(client: WsClient, timeout: float = 10) -> int | None:
-    """Read until the server closes; return its close code."""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            client.recv(max(0.01, deadline - time.monotonic()))
-    except ConnectionClosed as exc:
-        return exc.rcvd.code if exc.rcvd else None
-    except TimeoutError:
-        pass
-    raise AssertionError("server did not close the connection")
 
 
 def test_authentication_deadline_closes_4001(tight: ServerProcess) -> None:

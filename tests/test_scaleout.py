@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import need
 from tests.relay_helpers import ScriptedAgent, connect_agent, create_agent, is_type
@@ -28,6 +27,7 @@ from tests.servers import (
     ServerProcess,
     WsClient,
     agent_ws,
+    closed_with,
     postgres_available,
     postgres_database,
     register,
@@ -106,19 +106,6 @@ def cluster(database_url: str, private_redis: PrivateRedis) -> Iterator[Cluster]
             yield group
         finally:
             group.shutdown()
-
-
-def closed_with(client: WsClient, timeout: float = 10) -> int | None:
-    """Read until the server closes; return its close code."""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            client.recv(max(0.01, deadline - time.monotonic()))
-    except ConnectionClosed as exc:
-        return exc.rcvd.code if exc.rcvd else None
-    except TimeoutError:
-        pass
-    raise AssertionError("server did not close the connection")
 
 
 def _command(dashboard: WsClient, agent: ScriptedAgent, printer: str, request_id: str) -> None:

@@ -39,8 +39,9 @@ async def printer_status(connection: AgentConnection, envelope: Envelope, status
     if previous is None and len(connection.printers) >= MAX_PRINTERS_PER_AGENT:
         raise InvalidInput(f"an agent may report at most {MAX_PRINTERS_PER_AGENT} printers")
     data = encode_status_frame(status, connection.agent_uuid)
-    await hub.broker.publish(account_topic(connection.account_uuid), data)
+    # Cache before publishing: whoever sees this status may send a command that looks it up at once.
     await hub.broker.set_printer_status(connection.agent_uuid, printer_uuid, data)
+    await hub.broker.publish(account_topic(connection.account_uuid), data)
     connection.printers[printer_uuid] = status
     now = time.monotonic()
     if (
